@@ -1,0 +1,50 @@
+"""Dify Service API client: typed stream events and typed errors."""
+
+from ._client import DEFAULT_BASE_URL, DifyClient
+from ._errors import (
+    DifyAPIError,
+    DifyAppUnavailable,
+    DifyAuthError,
+    DifyBusy,
+    DifyConversationNotFound,
+    DifyDatasetAPIDisabled,
+    DifyDatasetNotFound,
+    DifyError,
+    DifyFileTooLarge,
+    DifyIndexingTechniqueRequired,
+    DifyInvalidInput,
+    DifyKnowledgeError,
+    DifyModelError,
+    DifyNotFound,
+    DifyPlanLimit,
+    DifyQuotaExceeded,
+    DifyServerError,
+    DifyTimeout,
+    DifyTransportError,
+    DifyUnsupportedFileType,
+    DifyWorkflowFailed,
+    DifyWrongAppType,
+    DifyWrongBaseURL,
+    error_from_envelope,
+)
+from ._events import (
+    AgentMessageEvent,
+    AgentThoughtEvent,
+    ErrorEvent,
+    MessageEndEvent,
+    MessageEvent,
+    MessageFileEvent,
+    MessageReplaceEvent,
+    NodeFinishedEvent,
+    NodeStartedEvent,
+    StreamEvent,
+    TtsMessageEndEvent,
+    TtsMessageEvent,
+    UnknownEvent,
+    WorkflowEvent,
+    WorkflowFinishedEvent,
+    WorkflowStartedEvent,
+    parse_event,
+)
+
+__all__ = [name for name in dir() if not name.startswith("_")]

@@ -1,0 +1,100 @@
+"""Every line the bridge shows a user, in one place (platform-neutral Markdown)."""
+
+from __future__ import annotations
+
+from .dify import (
+    DifyAppUnavailable,
+    DifyAuthError,
+    DifyBusy,
+    DifyConversationNotFound,
+    DifyError,
+    DifyInvalidInput,
+    DifyModelError,
+    DifyNotFound,
+    DifyQuotaExceeded,
+    DifyServerError,
+    DifyTimeout,
+    DifyTransportError,
+    DifyWorkflowFailed,
+    DifyWrongAppType,
+    DifyWrongBaseURL,
+)
+from .types import Problem
+
+MISCONFIGURED = "The bridge is misconfigured; an admin should run `dify-bridge doctor`."
+
+# Walked along the exception's MRO: the most specific class wins.
+_LINES: dict[type[DifyError], tuple[str, str]] = {
+    DifyWrongBaseURL: ("misconfigured", MISCONFIGURED),
+    DifyAuthError: ("misconfigured", MISCONFIGURED),
+    DifyWrongAppType: (
+        "wrong_app_type",
+        "This Dify app cannot chat (it is a completion or workflow app); ask an admin to connect a chat, agent or chatflow app.",
+    ),
+    DifyAppUnavailable: (
+        "app_unavailable",
+        "The Dify app is unavailable; ask an admin to check the app's model provider.",
+    ),
+    DifyBusy: ("busy", "Dify is busy, try again in a minute."),
+    DifyQuotaExceeded: ("quota", "The Dify app has used up its quota; ask an admin to check the plan or model provider."),
+    DifyModelError: ("model_error", "The model failed to answer; try again, or ask an admin if it keeps happening."),
+    DifyWorkflowFailed: ("workflow_failed", "The chatflow failed; ask an admin to check its run log in Dify."),
+    DifyConversationNotFound: ("conversation_lost", "This conversation no longer exists in Dify; send your message again to start a new one."),
+    DifyNotFound: ("not_found", "Dify could not find what was asked for."),
+    DifyInvalidInput: ("invalid_input", "Dify refused the message; an admin can find the reason in the bridge log."),
+    DifyServerError: ("server_error", "Dify had an internal error; try again in a minute."),
+    DifyTimeout: ("timeout", "Dify took too long to answer; try again in a minute."),
+    DifyTransportError: ("unreachable", "Dify cannot be reached right now; try again in a minute."),
+    DifyError: ("error", "Something went wrong talking to Dify; try again in a minute."),
+}
+
+CONVERSATION_RESTARTED = "_(The previous conversation had expired in Dify, so this starts a new one.)_"
+NEW_CONVERSATION = "Started a new conversation."
+NO_CONVERSATION = "There was no conversation to reset; your next message starts a new one."
+CHANNEL_NEW_HINT = "In a channel every new thread is a new conversation: mention me in a new message to start one."
+INTERRUPTED = "interrupted: the bridge restarted before the answer was complete"
+SHUTTING_DOWN = "interrupted: the bridge is restarting"
+PRIVATE_BOT = "Sorry, this bot is private."
+UNEXPECTED = "Something went wrong on our side; the details are in the bridge log."
+EMPTY_ANSWER = "_(Dify returned an empty answer.)_"
+
+
+def problem_for(exc: BaseException) -> Problem:
+    """The one-line message for an error, keeping any partial answer."""
+    partial = exc.partial_answer if isinstance(exc, DifyError) else ""
+    for cls in type(exc).__mro__:
+        if cls in _LINES:
+            kind, text = _LINES[cls]  # type: ignore[index]
+            return Problem(kind=kind, text=text, partial=partial)
+    return Problem(kind="internal", text=UNEXPECTED, partial=partial)
+
+
+def inputs_missing(names: list[str]) -> Problem:
+    joined = ", ".join(f"`{n}`" for n in names)
+    return Problem(
+        kind="inputs_missing",
+        text=f"The Dify app needs input values the bridge does not send ({joined}); ask an admin to set them in DIFY_INPUTS.",
+    )
+
+
+def stopped_footer(reason: str) -> str:
+    return f"_stopped: {reason}_"
+
+
+def help_text(platform: str) -> str:
+    if platform == "slack":
+        talk = (
+            "• Mention me in a channel to start a conversation; reply in the thread to continue it.\n"
+            "• In a direct message, just write. Send `new` (or `/new`) to start over."
+        )
+        kb = "• `/kb add <text>` or a file with the message `kb add` adds a document to the knowledge base; `/kb list`, `/kb status`."
+    elif platform == "telegram":
+        talk = (
+            "• In a private chat, just write. /new starts over.\n"
+            "• In a group, mention me, use /ask <question>, or reply to one of my answers."
+        )
+        kb = "• Send a document with the caption /kb add (or reply /kb add to one) to add it to the knowledge base; /kb list, /kb status."
+    else:
+        talk = "• Type a message to chat. /new starts over; /help shows this."
+        kb = "• `dify-bridge kb add PATH` adds documents to the knowledge base."
+    return f"*Dify Bridge* connects this chat to a Dify app.\n{talk}\n{kb}"
