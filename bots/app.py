@@ -32,17 +32,17 @@ class Adapter(Protocol):
 
 
 def make_dify_client(settings: Settings, **overrides: Any) -> DifyClient:
-    return DifyClient(
-        settings.dify_api_url,
-        settings.dify_api_key.get_secret_value() if settings.dify_api_key else "",
-        dataset_api_key=(
+    options: dict[str, Any] = {
+        "dataset_api_key": (
             settings.dify_dataset_api_key.get_secret_value() if settings.dify_dataset_api_key else None
         ),
-        connect_timeout=settings.dify_connect_timeout,
-        read_timeout=settings.dify_read_timeout,
-        max_attempts=settings.dify_max_attempts,
-        **overrides,
-    )
+        "connect_timeout": settings.dify_connect_timeout,
+        "read_timeout": settings.dify_read_timeout,
+        "max_attempts": settings.dify_max_attempts,
+    }
+    options.update(overrides)
+    key = settings.dify_api_key.get_secret_value() if settings.dify_api_key else ""
+    return DifyClient(settings.dify_api_url, key, **options)
 
 
 @dataclass

@@ -50,7 +50,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"dify-bridge: invalid configuration:\n{exc}", file=sys.stderr)
         return 2
     quiet = args.command in ("chat", "kb")
-    setup_logging("WARNING" if quiet and settings.log_level == "INFO" else settings.log_level,
+    setup_logging("ERROR" if quiet and settings.log_level == "INFO" else settings.log_level,
                   settings.log_format, settings.secrets())
     try:
         return asyncio.run(_run(args, settings))

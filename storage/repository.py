@@ -107,6 +107,7 @@ class Repository:
         self._engine = engine
         self._clock = clock
         self._insert = _INSERTS[engine.dialect.name]
+        self.closed = False
 
     @classmethod
     async def open(cls, url: str, *, clock: Callable[[], datetime] = utcnow) -> Repository:
@@ -124,6 +125,7 @@ class Repository:
         return self._engine
 
     async def close(self) -> None:
+        self.closed = True
         await self._engine.dispose()
 
     async def __aenter__(self) -> Repository:
@@ -134,6 +136,8 @@ class Repository:
 
     async def ping(self, timeout: float = 5.0) -> bool:
         """True when the database answers ``SELECT 1`` within ``timeout``; never raises."""
+        if self.closed:
+            return False
         try:
             async with asyncio.timeout(timeout):
                 async with self._engine.connect() as conn:
