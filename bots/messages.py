@@ -57,6 +57,9 @@ SHUTTING_DOWN = "interrupted: the bridge is restarting"
 PRIVATE_BOT = "Sorry, this bot is private."
 UNEXPECTED = "Something went wrong on our side; the details are in the bridge log."
 EMPTY_ANSWER = "_(Dify returned an empty answer.)_"
+THINKING = "_Thinking…_"  # placeholder while the first words of an answer are on their way
+WORKING_STATUS = "is thinking…"  # a platform status line shown after the bot's name
+KB_COMING_SOON = "Adding to the knowledge base from chat is coming soon; for now an admin can run `dify-bridge kb add`."
 
 
 def problem_for(exc: BaseException) -> Problem:

@@ -235,16 +235,8 @@ class DifyClient(KnowledgeMixin):
         (`mid_stream=True`, with `partial_answer`); never retries once the stream has started.
         Close the iterator (`contextlib.aclosing`) to abandon an answer early.
         """
-        body: dict[str, Any] = {
-            "query": query,
-            "inputs": inputs or {},
-            "response_mode": "streaming",
-            "user": user,
-            "conversation_id": conversation_id or "",
-            "auto_generate_name": auto_generate_name,
-        }
-        if files:
-            body["files"] = files
+        body = _chat_body(query, user, conversation_id, inputs, files, "streaming")
+        body["auto_generate_name"] = auto_generate_name
         response = await self._open_stream(body)
         deadline = time.monotonic() + self._total_timeout
         partial = ""
@@ -298,15 +290,7 @@ class DifyClient(KnowledgeMixin):
         inputs: dict[str, Any] | None = None,
         files: list[dict[str, Any]] | None = None,
     ) -> dict[str, Any]:
-        body = {
-            "query": query,
-            "inputs": inputs or {},
-            "response_mode": "blocking",
-            "user": user,
-            "conversation_id": conversation_id or "",
-        }
-        if files:
-            body["files"] = files
+        body = _chat_body(query, user, conversation_id, inputs, files, "blocking")
         return await self._json("POST", "chat-messages", json=body, retry=True)
 
     async def stop(self, task_id: str, user: str) -> dict[str, Any]:
@@ -369,6 +353,26 @@ class DifyClient(KnowledgeMixin):
     async def delete_conversation(self, conversation_id: str, *, user: str) -> None:
         """Delete; Dify 0.15 answers 200 `{"result":"success"}`, 1.x answers 204."""
         await self._json("DELETE", f"conversations/{conversation_id}", json={"user": user})
+
+
+def _chat_body(
+    query: str,
+    user: str,
+    conversation_id: str | None,
+    inputs: dict[str, Any] | None,
+    files: list[dict[str, Any]] | None,
+    mode: str,
+) -> dict[str, Any]:
+    body: dict[str, Any] = {
+        "query": query,
+        "inputs": inputs or {},
+        "response_mode": mode,
+        "user": user,
+        "conversation_id": conversation_id or "",
+    }
+    if files:
+        body["files"] = files
+    return body
 
 
 def _wrong_base_url_text(base_url: str, response: httpx.Response) -> str:
