@@ -63,3 +63,21 @@ async def repo(db_url: str) -> AsyncIterator[Repository]:
         yield repository
     finally:
         await repository.close()
+
+
+# --- reporting --------------------------------------------------------------------------
+
+
+def _postgres_line() -> str:
+    url = os.environ.get(PG_URL_ENV)
+    if url:
+        return f"PostgreSQL tests: running against {make_url(url).render_as_string(hide_password=True)}"
+    return f"PostgreSQL tests: SKIPPED ({PG_SKIP_REASON.split(': ', 1)[1]})"
+
+
+def pytest_report_header(config):
+    return _postgres_line()
+
+
+def pytest_terminal_summary(terminalreporter):
+    terminalreporter.write_line(_postgres_line())
