@@ -47,26 +47,26 @@ def default_answer(query: str, mode: str = "chat") -> list[str]:
 class Plan:
     """How the fake answers ONE chat-messages request (see FakeDify.plan)."""
 
-    answer: str | None = None
-    tokens: list[str] | None = None
-    mode: str = "chat"
-    first_token_delay: float = 0.0
-    token_gap: float = 0.0
-    ping_every: float | None = None
-    http_error: tuple[int, str, str] | None = None
-    retry_after: float | None = None
-    error_after: int | None = None
+    answer: str | None = None  # full answer; None: the recordings' deterministic answer built from the query
+    tokens: list[str] | None = None  # explicit deltas (override answer splitting)
+    mode: str = "chat"  # "agent-chat" / "advanced-chat" force that event sequence; "chat" follows app_mode
+    first_token_delay: float = 0.0  # seconds before the first event (headers go out with the first write)
+    token_gap: float = 0.0  # seconds between deltas
+    ping_every: float | None = None  # `event: ping` every N seconds while waiting
+    http_error: tuple[int, str, str] | None = None  # (status, code, message): JSON envelope instead of an answer
+    retry_after: float | None = None  # Retry-After header on an http_error answer
+    error_after: int | None = None  # after N deltas: model failure (error event; blocking: HTTP error_status)
     error_code: str | None = None  # None: per version (0.15 completion_request_error, 1.12 invalid_param)
-    error_message: str | None = None  # None: the recordings' upstream-failure text for that version
+    error_message: str | None = None  # None: the recordings' upstream-failure text for that version and mode
     error_status: int = 400
-    workflow_failed: bool = False
-    replace_with: str | None = None
-    split_writes: int | None = None
-    hang_after: int | None = None
-    drop_after: int | None = None
-    html_error: bool = False
-    message_files: list[dict] | None = None
-    retriever_resources: list[dict] | None = None
+    workflow_failed: bool = False  # advanced-chat failure like recording 83 (same as error_after=0)
+    replace_with: str | None = None  # message_replace with this text before message_end
+    split_writes: int | None = None  # write the raw bytes in pieces of this many bytes
+    hang_after: int | None = None  # after N deltas send nothing more, keep the connection open
+    drop_after: int | None = None  # after N deltas cut the TCP connection (no error event)
+    html_error: bool = False  # nginx HTML error page (status from http_error, else 502)
+    message_files: list[dict] | None = None  # message_file events (merged over id/type/belongs_to/url defaults)
+    retriever_resources: list[dict] | None = None  # message_end.metadata.retriever_resources
 
     def deltas(self, query: str, mode: str = "chat") -> list[str]:
         """The answer deltas to stream: explicit tokens, else the answer split into words, else the default."""
