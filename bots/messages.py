@@ -101,3 +101,51 @@ def help_text(platform: str) -> str:
         talk = "• Type a message to chat. /new starts over; /help shows this."
         kb = "• `dify-bridge kb add PATH` adds documents to the knowledge base."
     return f"*Dify Bridge* connects this chat to a Dify app.\n{talk}\n{kb}"
+
+
+# --- knowledge base (/kb add, /kb list, /kb status, `dify-bridge kb`) ---------------------------
+# Reasons are fragments shown after the file's name: "❌ `report.pdf`: <reason>".
+
+KB_NOT_CONFIGURED = "The knowledge base is not set up; an admin should set DIFY_DATASET_API_KEY and DIFY_DATASET_ID."
+KB_NO_DATASET_KEY = "DIFY_DATASET_API_KEY is not set (e.g. DIFY_DATASET_API_KEY=dataset-xxxxxxxxxxxxxxxxxxxxxxxx)"
+KB_NO_DATASET_ID = "DIFY_DATASET_ID is not set and no --dataset was given (e.g. DIFY_DATASET_ID=3f0c7c1e-8a55-4d07-9f35-5a4f0c1d2e3b)"
+KB_WRITERS_EMPTY = "Adding to the knowledge base is turned off; an admin can allow it with KB_WRITERS (e.g. KB_WRITERS={who})."
+KB_NOT_WRITER = "You may not add to the knowledge base; an admin can allow it by adding {who} to KB_WRITERS."
+KB_NO_TEXT = "Nothing to add: write the text after `/kb add` (the first line, or `Title:`, names the document)."
+
+KB_RECEIVED = "📥 `{name}` received…"
+KB_UPLOADING = "⬆️ Uploading `{name}`…"
+KB_UPLOADING_PCT = "⬆️ Uploading `{name}`… {pct}%"
+KB_INDEXING = "⏳ Indexing `{name}`: {stage}…"
+KB_INDEXING_SEGMENTS = "⏳ Indexing `{name}`: {stage} ({done}/{total} segments)…"
+KB_DONE = "✅ Indexed as `{name}` ({segments})"
+KB_FAILED = "❌ `{name}`: {reason}"
+KB_STAGES = {
+    "waiting": "queued", "parsing": "reading the file", "cleaning": "cleaning", "splitting": "splitting into segments",
+    "indexing": "indexing", "paused": "paused", None: "starting",
+}
+
+KB_BAD_EXTENSION = "not a document type the knowledge base accepts ({allowed})"
+KB_TOO_LARGE = "too large ({size}; the knowledge base accepts up to {limit})"
+KB_EMPTY_FILE = "the file is empty"
+KB_NOT_REALLY = "not a real {kind} file (its content does not match its name)"
+KB_NOT_UTF8 = "not UTF-8 text; save it as UTF-8 and send it again"
+KB_DOWNLOAD_FAILED = "the file could not be downloaded; try again"
+KB_INTERRUPTED = "the bridge restarted before the upload finished; send it again"
+KB_INDEX_FAILED = "Dify could not index it: {error}"
+KB_POLL_TIMEOUT = "Dify is still indexing after {duration}; it may finish later (check the document list)"
+KB_LOST = "Dify no longer knows this upload (the document may have been deleted)"
+KB_DATASET_NOT_FOUND = "the knowledge base {dataset} does not exist in Dify (or the key cannot see it); an admin should check DIFY_DATASET_ID"
+KB_API_DISABLED = "API access is turned off for this knowledge base; an admin can turn it on in Dify (Knowledge → API)"
+KB_DIFY_TOO_LARGE = "Dify refused it as too large (its upload limit is lower than KB_MAX_FILE_MB)"
+KB_DIFY_UNSUPPORTED = "Dify does not accept this file type (check KB_EXTENSIONS against the server's ETL)"
+KB_PLAN_LIMIT = "Dify refused it: {message}"
+KB_TECHNIQUE_REQUIRED = "the knowledge base has no indexing method yet; an admin should set KB_INDEXING_TECHNIQUE"
+KB_BAD_KEY = "Dify refused the knowledge key; an admin should check DIFY_DATASET_API_KEY"
+KB_DIFY_REFUSED = "Dify refused it: {message}"
+
+KB_LIST_EMPTY = "The knowledge base has no documents yet."
+KB_LIST_HEAD = "*Knowledge base* ({count}):"
+KB_LIST_MORE = "…and {more} more."
+KB_STATUS_EMPTY = "You have not added anything to the knowledge base yet."
+KB_STATUS_HEAD = "*Your recent knowledge-base uploads:*"

@@ -164,11 +164,12 @@ class DifyClient(KnowledgeMixin):
         *,
         key: str = "app",
         stream: bool = False,
+        headers: dict[str, str] | None = None,
         **kwargs: Any,
     ) -> httpx.Response:
         """One HTTP exchange. Returns a successful response (open if `stream`), else raises."""
         url = f"{self.base_url}/{endpoint}"
-        request = self._http.build_request(method, url, headers=self._headers(key), **kwargs)
+        request = self._http.build_request(method, url, headers={**self._headers(key), **(headers or {})}, **kwargs)
         try:
             response = await self._http.send(request, stream=True)
         except httpx.TimeoutException as exc:

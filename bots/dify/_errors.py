@@ -151,6 +151,12 @@ _APP_UNAVAILABLE_CODES = {
     "forbidden",
 }
 _MODEL_MARKERS = ("PluginInvokeError", "InvokeError", "\"error_type\"")
+_404_HELP = " You have requested this URI"  # flask-restx (Dify 1.x) appends "did you mean" help to 404s
+
+
+def _help_stripped(message: str) -> str:
+    """A 404 message without flask-restx's help (which names /datasets/ paths for every 404)."""
+    return message.split(_404_HELP, 1)[0]
 
 
 def error_from_envelope(
@@ -196,7 +202,7 @@ def error_from_envelope(
     elif status == 404 or code == "not_found":
         if endpoint.startswith("chat-messages") and "/" not in endpoint.removeprefix("chat-messages"):
             cls = DifyConversationNotFound
-        elif endpoint.startswith("datasets") and "dataset" in message.lower():
+        elif endpoint.startswith("datasets") and _help_stripped(message).lower().startswith("dataset"):
             cls = DifyDatasetNotFound
         else:
             cls = DifyNotFound
