@@ -14,6 +14,7 @@ from storage import Repository
 from .config import Settings
 from .dify import DifyClient
 from .engine import DifyApp, Engine
+from .kb import KnowledgeBase
 from .metrics import Metrics
 
 log = logging.getLogger("bots.app")
@@ -52,6 +53,7 @@ class Bridge:
     dify: DifyClient
     engine: Engine
     metrics: Metrics
+    kb: KnowledgeBase
     adapters: list[Adapter] = field(default_factory=list)
 
     @classmethod
@@ -71,7 +73,8 @@ class Bridge:
             apps={"default": DifyApp("default", dify, dict(settings.dify_inputs))},
             metrics=metrics,
         )
-        bridge = cls(settings, repo, dify, engine, metrics)
+        kb = KnowledgeBase(dify, repo, settings)  # the same client carries the dataset key
+        bridge = cls(settings, repo, dify, engine, metrics, kb)
         if with_adapters:
             bridge.adapters = build_adapters(bridge)
         return bridge
