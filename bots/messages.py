@@ -60,6 +60,16 @@ EMPTY_ANSWER = "_(Dify returned an empty answer.)_"
 THINKING = "_Thinking…_"  # placeholder while the first words of an answer are on their way
 WORKING_STATUS = "is thinking…"  # a platform status line shown after the bot's name
 KB_COMING_SOON = "Adding to the knowledge base from chat is coming soon; for now an admin can run `dify-bridge kb add`."
+TELEGRAM_GROUP_NEW_HINT = (
+    "In a group every message that mentions me starts a new conversation; reply to one of my answers to continue it."
+)
+# Telegram's command menu (setMyCommands): command → description.
+TELEGRAM_COMMANDS = {
+    "ask": "Ask a question",
+    "new": "Start a new conversation",
+    "help": "How to talk to this bot",
+    "kb": "Knowledge base: add, list, status",
+}
 
 
 def problem_for(exc: BaseException) -> Problem:

@@ -5,7 +5,8 @@ and its priority. Budgets are sliding windows ("at most `limit` writes in any `p
 the same shape platforms document, so a write the pacer lets through is not answered 429 (a small
 safety margin absorbs network jitter). When the budgets are short, higher priorities go first:
 FINAL (an answer's ending) before FIRST (sign of life, first text) before UPDATE (intermediate
-text). A budget a lower priority write waits on is reserved for the higher one ahead of it.
+text). A budget a higher priority write is waiting for is reserved for it (lower ones can't take it);
+budgets it is not waiting for stay free for others.
 
 Coalescing lives in `LatestWriter`: at most one write per answer is pending; newer text replaces
 the pending text, and the final text is never dropped.
@@ -123,7 +124,9 @@ class Pacer:
                 self.granted += 1
                 waiter.future.set_result(None)
                 continue
-            reserved.update(waiter.keys)
+            # Reserve only the budgets this waiter is waiting for: one chat's empty budget must not
+            # hold a shared (bot-wide) budget that has room, or every other chat would queue behind it.
+            reserved.update(k for k, w in zip(waiter.keys, waits) if w > 0)
             remaining.append(waiter)
             longest = max(waits, default=0.0)
             if longest > 0:

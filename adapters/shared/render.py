@@ -15,9 +15,9 @@ def _blocks(text: str) -> list[tuple[str, bool]]:
     i = 0
     prose: list[str] = []
 
-    def flush_prose() -> None:
+    def flush_prose(tail: str = "") -> None:
         if prose:
-            for para in re.split(r"(\n\s*\n)", "\n".join(prose)):
+            for para in re.split(r"(\n\s*\n)", "\n".join(prose) + tail):
                 if para:
                     pieces.append((para, False))
             prose.clear()
@@ -25,7 +25,7 @@ def _blocks(text: str) -> list[tuple[str, bool]]:
     while i < len(lines):
         match = _FENCE.match(lines[i])
         if match:
-            flush_prose()
+            flush_prose("\n")  # the line break before the fence line belongs to the text
             fence = match.group(2)
             block = [lines[i]]
             i += 1
