@@ -7,8 +7,10 @@ give running answers a grace period, finish the rest as interrupted, then close 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import signal
+from datetime import timedelta
 
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
@@ -18,6 +20,9 @@ from .app import Bridge
 log = logging.getLogger("bots.server")
 
 BRIDGE_KEY = web.AppKey("bridge", Bridge)
+# Slack retries for about 5 minutes and Telegram keeps updates for 24 hours: a week of claims is plenty.
+CLAIM_RETENTION = timedelta(days=7)
+HOUSEKEEPING_INTERVAL = 3600.0
 
 
 async def healthz(request: web.Request) -> web.Response:
@@ -58,6 +63,7 @@ class Server:
         self.host, self.port = host, port
         self._runner: web.AppRunner | None = None
         self._stopping = asyncio.Event()
+        self._housekeeping: asyncio.Task[None] | None = None
         self.started = asyncio.Event()
 
     @property
@@ -75,12 +81,28 @@ class Server:
         await web.TCPSite(self._runner, self.host, self.port).start()
         for adapter in self.bridge.adapters:
             await adapter.start()
+        self._housekeeping = asyncio.create_task(self._housekeep(), name="housekeeping")
         log.info("dify-bridge listening on %s:%s (%s)", self.host, self.bound_port,
                  ", ".join(a.name for a in self.bridge.adapters) or "no adapters")
         self.started.set()
 
     def stop(self) -> None:
         self._stopping.set()
+
+    async def housekeep_once(self) -> int:
+        """Forget delivery claims old enough that no platform will redeliver them."""
+        pruned = await self.bridge.repo.prune_claims(CLAIM_RETENTION)
+        if pruned:
+            log.info("pruned %d old delivery claims", pruned)
+        return pruned
+
+    async def _housekeep(self) -> None:
+        while True:
+            try:
+                await self.housekeep_once()
+            except Exception:
+                log.exception("housekeeping failed; will try again")
+            await asyncio.sleep(HOUSEKEEPING_INTERVAL)
 
     async def run(self) -> None:
         loop = asyncio.get_running_loop()
@@ -98,6 +120,10 @@ class Server:
 
     async def shutdown(self) -> None:
         bridge = self.bridge
+        if self._housekeeping is not None:
+            self._housekeeping.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._housekeeping
         await bridge.engine.drain(bridge.settings.shutdown_grace_seconds)
         for adapter in reversed(bridge.adapters):
             try:

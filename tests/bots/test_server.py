@@ -66,11 +66,12 @@ async def test_error_metrics_by_kind(fake_dify, tmp_path):
 async def test_shutdown_lets_short_answers_finish_and_interrupts_long_ones(fake_dify, tmp_path):
     server = await _server(fake_dify, tmp_path, SHUTDOWN_GRACE_SECONDS="0.5")
     engine = server.bridge.engine
-    fake_dify.plan(Plan(answer="quick answer"), Plan(answer=" ".join(["slow"] * 100), token_gap=0.1))
     quick, slow = RecordingSink(), RecordingSink()
-    engine.spawn(engine.handle(incoming("q", scope="a"), quick))
+    fake_dify.plan(Plan(answer=" ".join(["slow"] * 100), token_gap=0.1))
     engine.spawn(engine.handle(incoming("s", scope="b"), slow))
     await asyncio.wait_for(slow.first_update.wait(), 10)
+    fake_dify.plan(Plan(answer="quick answer", first_token_delay=0.1))
+    engine.spawn(engine.handle(incoming("q", scope="a"), quick))  # still running when shutdown starts
     repo = server.bridge.repo
     await server.shutdown()
     assert quick.answer is not None and quick.answer.text == "quick answer"
@@ -90,3 +91,23 @@ async def test_serve_without_any_adapter_exits_2_naming_the_variables(tmp_path):
     assert proc.returncode == 2
     for var in ("SLACK_BOT_TOKEN", "SLACK_SIGNING_SECRET", "SLACK_APP_TOKEN", "TELEGRAM_BOT_TOKEN"):
         assert var in err.decode()
+
+
+async def test_old_delivery_claims_are_pruned_recent_ones_kept(fake_dify, tmp_path):
+    from datetime import UTC, datetime, timedelta
+
+    from storage import Repository
+
+    server = await _server(fake_dify, tmp_path)
+    try:
+        old = await Repository.open(f"sqlite+aiosqlite:///{tmp_path}/s.db",
+                                    clock=lambda: datetime.now(UTC) - timedelta(days=8))
+        assert await old.claim("slack", "Ev-old")
+        await old.close()
+        repo = server.bridge.repo
+        assert await repo.claim("slack", "Ev-new")
+        assert await server.housekeep_once() == 1
+        assert await repo.claim("slack", "Ev-old"), "an old claim is forgotten"
+        assert not await repo.claim("slack", "Ev-new"), "a recent claim still dedupes"
+    finally:
+        await server.shutdown()
