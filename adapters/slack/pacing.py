@@ -30,6 +30,7 @@ from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 from slack_sdk.web.async_slack_response import AsyncSlackResponse
 
+from bots.metrics import Metrics
 from adapters.shared.pacing import FINAL, Pacer, Rate
 
 log = logging.getLogger("adapters.slack.pacing")
@@ -87,8 +88,11 @@ def slack_error(exc: BaseException) -> str:
 class SlackWriter:
     """Paces and performs Web API writes for every workspace the bot token reaches."""
 
-    def __init__(self, client: AsyncWebClient, limits: Mapping[str, Any] | None = None) -> None:
+    def __init__(
+        self, client: AsyncWebClient, limits: Mapping[str, Any] | None = None, metrics: Metrics | None = None
+    ) -> None:
         self.client = client
+        self.metrics = metrics
         parsed = parse_limits(limits or {})
         self.rates, self.answer_interval, self.margin = parsed.rates, parsed.answer_interval, parsed.margin
         self._pacers: dict[str, Pacer] = {}
@@ -126,12 +130,16 @@ class SlackWriter:
             paid = False
             attempts += 1
             self.calls += 1
+            if self.metrics is not None:
+                self.metrics.platform_writes.labels("slack", method).inc()
             try:
                 return await self.client.api_call(method, json=args)
             except SlackApiError as exc:
                 if exc.response is None or exc.response.status_code != 429:
                     raise
                 self.ratelimited += 1
+                if self.metrics is not None:
+                    self.metrics.platform_ratelimited.labels("slack").inc()
                 retry_after = _retry_after(exc)
                 keys = [key for key, _ in self.budgets(method, args)]
                 self.pacer(team).block(keys, retry_after)
