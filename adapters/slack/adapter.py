@@ -29,9 +29,11 @@ from adapters.shared.pacing import FIRST
 from bots import messages
 from bots.config import Settings
 from bots.engine import Engine
+from bots.kb import KnowledgeBase
 from bots.types import Incoming
 from storage import Repository
 
+from .kb import SlackKb
 from .listeners import Identity, SlackMessage, classify, dm_scope
 from .pacing import SlackWriter, slack_error
 from .recovery import recover
@@ -50,23 +52,13 @@ ACTIVE_SCOPES = 10_000  # threads remembered as "ours" before their conversation
 KbHandler = Callable[[dict[str, Any], Any, Any], Awaitable[None]]
 
 
-async def kb_coming_soon(command: dict[str, Any], ack: Any, respond: Any) -> None:
-    """The `/kb` slash command until the knowledge-base work replaces it."""
-    await ack(text=messages.KB_COMING_SOON, response_type="ephemeral")
-
-
-async def kb_shortcut_coming_soon(shortcut: dict[str, Any], ack: Any, respond: Any) -> None:
-    """The "Add to knowledge base" message shortcut (`kb_add`) until the knowledge-base work lands."""
-    await ack()
-    await respond(text=messages.KB_COMING_SOON, response_type="ephemeral", replace_original=False)
-
-
 class SlackAdapter:
     """Slack for the bridge (see module docstring). `kb_handler` / `kb_shortcut_handler` are swappable."""
 
     name = "slack"
 
-    def __init__(self, *, engine: Engine, repo: Repository, settings: Settings) -> None:
+    def __init__(self, *, engine: Engine, repo: Repository, settings: Settings,
+                 kb: KnowledgeBase | None = None) -> None:
         assert settings.slack_bot_token is not None
         self.engine, self.repo, self.settings = engine, repo, settings
         self._token = settings.slack_bot_token.get_secret_value()
@@ -82,11 +74,14 @@ class SlackAdapter:
 
         self.app = AsyncApp(client=self._bolt_client, authorize=authorize, signing_secret=secret,
                             process_before_response=False, name="dify-bridge", logger=logging.getLogger("slack_bolt"))
-        self.writer = SlackWriter(self.client, settings.slack_limits)
+        self.writer = SlackWriter(self.client, settings.slack_limits, metrics=engine.metrics)
         self.env = SinkEnv(self.writer, Refusals(), settings.slack_stream_mode)
         self.socket_mode = settings.slack_app_token is not None
-        self.kb_handler: KbHandler = kb_coming_soon
-        self.kb_shortcut_handler: KbHandler = kb_shortcut_coming_soon
+        kb = kb or KnowledgeBase(engine.apps[engine.default_app].client, repo, settings)
+        self.kb = SlackKb(kb, engine=engine, writer=self.writer, client=self.client, settings=settings,
+                          allowed=self._allowed, say=self._say)
+        self.kb_handler: KbHandler = self.kb.slash
+        self.kb_shortcut_handler: KbHandler = self.kb.shortcut
         self._me: Identity | None = None
         self._auth: Any = None
         self._me_lock = asyncio.Lock()
@@ -102,7 +97,7 @@ class SlackAdapter:
 
     @classmethod
     def from_settings(cls, bridge: Bridge) -> SlackAdapter:
-        return cls(engine=bridge.engine, repo=bridge.repo, settings=bridge.settings)
+        return cls(engine=bridge.engine, repo=bridge.repo, settings=bridge.settings, kb=bridge.kb)
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -125,8 +120,10 @@ class SlackAdapter:
                 self.app, self.settings.slack_app_token.get_secret_value(), web_client=self.client)
             self._connecting = asyncio.create_task(self._socket.connect_async(), name="slack-socket-mode")
         self.recovery = self.engine.spawn(recover(self.engine, self.writer), name="slack-recovery")
+        self.kb.start()  # finishes knowledge-base uploads a restart interrupted
 
     async def stop(self) -> None:
+        await self.kb.stop()
         if self._socket is not None:
             with contextlib.suppress(Exception):
                 await self._socket.close_async()
@@ -219,6 +216,8 @@ class SlackAdapter:
             return  # the same message through another event type, or redelivered
         if not self._allowed(msg.user):
             await self._tell_private(msg)
+        elif msg.kb_add is not None:
+            await self.kb.on_message(msg, msg.kb_add)
         elif msg.command:
             await self._word_command(msg)
         elif not msg.text:

@@ -16,6 +16,7 @@ from bots.types import Attachment
 
 ANSWERED_SUBTYPES = frozenset({None, "file_share", "thread_broadcast"})
 COMMAND_WORDS = {"new": "new", "reset": "new", "help": "help"}
+_KB_ADD = re.compile(r"/?kb[ \t]+add(?:\s+(.*))?", re.IGNORECASE | re.DOTALL)
 _ID_TYPES = {"D": "im", "G": "group", "C": "channel"}
 
 
@@ -41,6 +42,7 @@ class SlackMessage:
     text: str  # without the bot's mention
     kind: str  # app_mention or message
     files: tuple[dict[str, Any], ...] = ()
+    mentioned: bool = False  # the text mentions the bot (always true for app_mention)
 
     @property
     def is_dm(self) -> bool:
@@ -65,10 +67,21 @@ class SlackMessage:
 
     @property
     def command(self) -> str | None:
-        """`new` or `help` when the whole message is a command word said to the bot."""
-        if self.needs_conversation:
+        """`new` or `help` when the whole message is a command word said to the bot (DM or mention).
+
+        Decided on the mention, not the event type: the `message.channels` copy of a mention may
+        arrive before its `app_mention`, and must not carry the command to Dify."""
+        if not (self.is_dm or self.mentioned):
             return None
         return COMMAND_WORDS.get(self.text.strip().lower().rstrip(".!"))
+
+    @property
+    def kb_add(self) -> str | None:
+        """The text after `kb add` / `/kb add` ('' if none) when said to the bot (DM or mention), else None."""
+        if not (self.is_dm or self.mentioned):
+            return None
+        m = _KB_ADD.fullmatch(self.text.strip())
+        return None if m is None else (m.group(1) or "").strip()
 
     @property
     def dify_user(self) -> str:
@@ -122,4 +135,5 @@ def classify(body: dict[str, Any], me: Identity, *, ignore_bots: bool = True) ->
         text=strip_mention(event.get("text") or "", me.bot_user_id),
         kind=kind,
         files=tuple(f for f in event.get("files") or () if isinstance(f, dict)),
+        mentioned=kind == "app_mention" or f"<@{me.bot_user_id}" in (event.get("text") or ""),
     )

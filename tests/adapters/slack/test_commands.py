@@ -88,19 +88,6 @@ async def test_words_and_slash_commands_in_a_channel(slack_bridge):
     assert sb.chat_bodies() == []
 
 
-async def test_kb_slash_command_and_shortcut_say_coming_soon(slack_bridge):
-    sb = slack_bridge
-    status, body = await sb.command("/kb", "add some text", channel_id="C1")
-    assert status == 200 and json.loads(body)["text"] == messages.KB_COMING_SOON
-    form = message_shortcut_form("kb_add", {"ts": new_ts(), "text": "remember this"},
-                                 response_url=sb.slack.response_url("kb1"))
-    status, _ = await post_signed(sb.url, "/slack/events", form, SECRET,
-                                  content_type="application/x-www-form-urlencoded")
-    assert status == 200
-    await sb.slack.wait_for(lambda f: f.responses.get("kb1"))
-    assert sb.slack.responses["kb1"][0]["text"] == messages.KB_COMING_SOON
-
-
 async def test_the_kb_handler_can_be_swapped(slack_bridge):
     sb = slack_bridge
     seen = []
@@ -173,3 +160,15 @@ async def test_a_shutdown_mid_answer_ends_the_answer_visibly(start_bridge):
     [msg] = sb.slack.thread("C1", event["ts"])
     assert not msg.streaming
     assert sb.slack.final_text(msg) == "Partial words and\n\n" + messages.stopped_footer(messages.SHUTTING_DOWN)
+
+
+def test_a_mentioned_command_is_a_command_even_as_a_plain_message_event():
+    """The `message.channels` copy of `@bot new` in a thread may arrive first: still a command."""
+    from adapters.slack.listeners import Identity, classify
+    from tests.helpers.slack_events import channel_message, event_envelope
+
+    me = Identity(bot_user_id="U0BOT", bot_id="B0BOT")
+    copy = channel_message("<@U0BOT> new", channel="C1", ts="1700000001.000200", thread_ts="1700000000.000100")
+    assert classify(event_envelope(copy), me).command == "new"
+    plain = channel_message("new", channel="C1", ts="1700000001.000300", thread_ts="1700000000.000100")
+    assert classify(event_envelope(plain), me).command is None, "without a mention it is thread chatter"

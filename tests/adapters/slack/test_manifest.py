@@ -23,7 +23,7 @@ def test_events_scopes_and_urls():
     assert sorted(events["bot_events"]) == ["app_mention", "message.channels", "message.groups", "message.im",
                                              "message.mpim"]
     assert sorted(m["oauth_config"]["scopes"]["bot"]) == [
-        "app_mentions:read", "channels:history", "chat:write", "commands", "groups:history", "im:history",
+        "app_mentions:read", "channels:history", "chat:write", "commands", "files:read", "groups:history", "im:history",
         "mpim:history"]
     assert settings["socket_mode_enabled"] is False
 
