@@ -105,12 +105,13 @@ StartBridge = Callable[..., Awaitable[TgBridge]]
 
 @pytest.fixture
 async def start_bridge(tmp_path) -> AsyncIterator[StartBridge]:
-    """Factory: `await start_bridge(mode="webhook", env={"TELEGRAM_STREAM_MODE": "edit"}, drafts=False)`."""
+    """Factory: `await start_bridge(mode="webhook", env={"TELEGRAM_STREAM_MODE": "edit"}, drafts=False)`;
+    `launch=False` starts only the fakes (the handle's `env` then runs a bridge elsewhere)."""
     running: list[TgBridge] = []
 
     async def start(*, mode: str = "polling", env: dict[str, str] | None = None,
                     limits: dict[str, Any] | None = None, flood: FloodLimits | None = FAST_FLOOD,
-                    dify: FakeDify | None = None, **fake_options: Any) -> TgBridge:
+                    dify: FakeDify | None = None, launch: bool = True, **fake_options: Any) -> TgBridge:
         tg = FakeTelegram(limits=flood, **fake_options)
         await tg.start()
         fake_dify = dify or await FakeDify().start()
@@ -126,7 +127,8 @@ async def start_bridge(tmp_path) -> AsyncIterator[StartBridge]:
                         TELEGRAM_WEBHOOK_SECRET=SECRET)
         handle = TgBridge(tg=tg, dify=fake_dify, db_url=db_url, env={**base, **(env or {})}, port=port)
         running.append(handle)
-        await handle.start()
+        if launch:
+            await handle.start()
         return handle
 
     yield start

@@ -171,3 +171,17 @@ async def test_refused_users_get_one_short_reply(start_bridge):
     await tb.tg.wait_for(lambda f: f.final_text(4004))
     assert tb.sent(4004) == [messages.PRIVATE_BOT], "once, not per message"
     assert [b["user"] for b in tb.chat_bodies()] == ["telegram:1001"]
+
+
+async def test_replies_continue_the_conversation_after_a_restart(polling):
+    tb = polling
+    tb.dify.plan(Plan(answer="Remembered."), Plan(answer="Still the same conversation."))
+    text, entities = tu.mention("", BOT, "remember this")
+    tb.tg.push_update(tu.group_message(text, entities=entities))
+    await tb.tg.wait_for(lambda f: f.final_text(GROUP) == ["Remembered."])
+    answer = tb.tg.chats[GROUP][0]
+    await tb.restart()
+    tb.tg.push_update(tu.group_message("what did I say?", reply_to=tu.bot_message(GROUP, answer.message_id, answer.text)))
+    await tb.tg.wait_for(lambda f: f.final_text(GROUP)[-1:] == ["Still the same conversation."])
+    _, second = tb.chat_bodies()
+    assert second["conversation_id"] and second["query"] == "what did I say?"
