@@ -21,7 +21,11 @@ log = logging.getLogger("bots.app")
 
 
 class Adapter(Protocol):
-    """A chat platform plugged into the bridge."""
+    """A chat platform plugged into the bridge.
+
+    An adapter may also have an `is_ready` property (False while it cannot take events yet,
+    e.g. before its webhook is set); `/readyz` reports it.
+    """
 
     name: str
 

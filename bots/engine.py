@@ -148,17 +148,19 @@ class Engine:
 
     async def _answer(self, app: DifyApp, incoming: Incoming, sink: ReplySink) -> FinalAnswer | None:
         repo, platform = self.repo, incoming.platform
-        reply_id = await repo.create_reply(platform, incoming.scope, app=app.name, location=dict(sink.location))
-        run = _Run(reply_id=reply_id, location=dict(sink.location))
+        run = _Run(location=dict(sink.location))
         self.metrics.in_flight.inc()
         try:
-            await sink.start()
-            await self._save_location(run, sink)
-            inputs, missing = await self._inputs[app.name].resolve()
+            await sink.start()  # the sign of life goes out before any database work
+            reply_id, mapping, (inputs, missing) = await asyncio.gather(
+                repo.create_reply(platform, incoming.scope, app=app.name, location=dict(sink.location)),
+                repo.get_conversation(platform, incoming.scope, app.name),
+                self._inputs[app.name].resolve(),
+            )
+            run.reply_id, run.location = reply_id, dict(sink.location)
             if missing:
                 await self._fail(run, sink, platform, messages.inputs_missing(missing))
                 return None
-            mapping = await repo.get_conversation(platform, incoming.scope, app.name)
             try:
                 answer = await self._stream(app, incoming, sink, run, mapping, inputs)
             except DifyConversationNotFound as exc:
@@ -169,8 +171,8 @@ class Engine:
                 await sink.notice(messages.CONVERSATION_RESTARTED)
                 answer = await self._stream(app, incoming, sink, run, None, inputs)
             await sink.finish(answer)
-            await self._save_location(run, sink)
-            await repo.update_reply(reply_id, state="done")
+            await self._settle(run)
+            await repo.update_reply(run.reply_id, state="done", location=dict(sink.location))
             self.metrics.answers.labels(platform, "done").inc()
             return answer
         except DifyError as exc:
@@ -209,17 +211,17 @@ class Engine:
             async for event in events:
                 if event.conversation_id and event.conversation_id != conversation_id:
                     conversation_id = event.conversation_id
-                    await self.repo.save_conversation(
+                    self._persist(run, self.repo.save_conversation(
                         incoming.platform, incoming.scope, conversation_id, run.user, app.name
-                    )
+                    ))
                 if event.task_id and run.task_id is None:
                     run.task_id = event.task_id
-                    await self.repo.update_reply(
+                    self._persist(run, self.repo.update_reply(
                         run.reply_id,
                         dify_task_id=event.task_id,
                         dify_message_id=event.message_id,
                         conversation_id=conversation_id,
-                    )
+                    ))
                 if isinstance(event, (MessageEvent, AgentMessageEvent)):
                     if not event.answer:
                         continue
@@ -239,7 +241,7 @@ class Engine:
                     self.metrics.ttft.observe(first_text_at - started)
                 run.text = text
                 await sink.update(text)
-                await self._save_location(run, sink)
+                self._save_location(run, sink)
         self.metrics.duration.observe(time.monotonic() - started)
         if end is None:
             raise DifyTransportError(
@@ -255,20 +257,45 @@ class Engine:
             files=files,
         )
 
-    async def _save_location(self, run: _Run, sink: ReplySink) -> None:
+    # ------------------------------------------------------------------ persistence off the hot path
+    #
+    # Writes that only matter after a crash or for the next message run in order in the background,
+    # behind the writes the user is waiting for; `_settle` waits for them before the answer ends.
+
+    def _persist(self, run: _Run, write: Coroutine[Any, Any, Any]) -> None:
+        previous = run.pending
+
+        async def chained() -> None:
+            if previous is not None:
+                await asyncio.shield(previous)
+            try:
+                await write
+            except Exception:
+                log.exception("could not save the answer's progress")
+
+        run.pending = asyncio.ensure_future(chained())
+
+    async def _settle(self, run: _Run) -> None:
+        if run.pending is not None:
+            await asyncio.shield(run.pending)
+
+    def _save_location(self, run: _Run, sink: ReplySink) -> None:
+        """Save where the answer is (and the text it shows) whenever the sink reports a change:
+        that happens once per platform write, which the pacer already bounds."""
         if sink.location != run.location:
             run.location = dict(sink.location)
-            await self.repo.update_reply(run.reply_id, location=run.location)
+            self._persist(run, self.repo.update_reply(run.reply_id, location=run.location))
 
     async def _fail(self, run: _Run, sink: ReplySink, platform: str, problem: Problem) -> None:
         if not problem.partial and run.text:
             problem = Problem(problem.kind, problem.text, run.text)
         try:
             await sink.fail(problem)
-            await self._save_location(run, sink)
         except Exception:
             log.exception("could not show the error to the user")
-        await self.repo.update_reply(run.reply_id, state="failed", error=problem.kind)
+        await self._settle(run)
+        if run.reply_id is not None:
+            await self.repo.update_reply(run.reply_id, state="failed", error=problem.kind, location=dict(sink.location))
         self.metrics.answers.labels(platform, "failed").inc()
 
     async def _interrupt(self, app: DifyApp, run: _Run, sink: ReplySink, platform: str) -> None:
@@ -281,14 +308,17 @@ class Engine:
             async with asyncio.timeout(10):
                 await sink.fail(Problem("interrupted", messages.SHUTTING_DOWN, run.text))
         with contextlib.suppress(Exception):
-            await self.repo.update_reply(run.reply_id, state="interrupted", location=dict(sink.location))
+            await self._settle(run)
+            if run.reply_id is not None:
+                await self.repo.update_reply(run.reply_id, state="interrupted", location=dict(sink.location))
         self.metrics.answers.labels(platform, "interrupted").inc()
 
 
 @dataclass
 class _Run:
-    reply_id: int
     location: dict[str, Any]
+    reply_id: int | None = None
     text: str = ""
     task_id: str | None = None
     user: str | None = None
+    pending: asyncio.Future[None] | None = None

@@ -33,9 +33,11 @@ async def readyz(request: web.Request) -> web.Response:
     bridge = request.app[BRIDGE_KEY]
     ok = await bridge.repo.ping()
     accepting = bridge.engine.accepting
-    status = 200 if ok and accepting else 503
+    adapters = {a.name: bool(getattr(a, "is_ready", True)) for a in bridge.adapters}
+    status = 200 if ok and accepting and all(adapters.values()) else 503
     return web.json_response(
-        {"status": "ready" if status == 200 else "not ready", "database": ok, "accepting": accepting},
+        {"status": "ready" if status == 200 else "not ready", "database": ok, "accepting": accepting,
+         "adapters": adapters},
         status=status,
     )
 

@@ -66,7 +66,8 @@ class ReplySink(Protocol):
     `start()` once (sign of life), then `update(text)` any number of times with the *whole* answer
     so far (the sink coalesces and paces writes), optionally `notice(line)`, and finally exactly
     one of `finish(answer)` or `fail(problem)`. `location` is where the answer lives (channel,
-    message id…): the engine stores it so a restart can finish an interrupted answer.
+    message id…): the engine stores every change, in order and off the answer's path, so a restart
+    can finish an interrupted answer.
     """
 
     location: dict[str, Any]

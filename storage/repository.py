@@ -199,6 +199,22 @@ class Repository:
         async with self._engine.begin() as conn:
             return (await conn.execute(stmt)).rowcount == 1
 
+    async def claim_all(self, platform: str, keys: list[str]) -> bool:
+        """Claim several keys in one transaction; True only if every key was new.
+
+        Keys already claimed stay claimed; new ones are recorded either way, so a delivery seen
+        under any of its keys is never answered again.
+        """
+        now = self._clock()
+        fresh = True
+        async with self._engine.begin() as conn:
+            for key in keys:
+                stmt = self._insert(processed_events).values(
+                    platform=platform, key=key, created_at=now
+                ).on_conflict_do_nothing(index_elements=["platform", "key"])
+                fresh = (await conn.execute(stmt)).rowcount == 1 and fresh
+        return fresh
+
     async def prune_claims(self, older_than: timedelta) -> int:
         """Delete claims created more than ``older_than`` ago; returns how many."""
         cutoff = self._clock() - older_than

@@ -210,10 +210,9 @@ class SlackAdapter:
         if msg.needs_conversation and not await self._has_conversation(msg.scope):
             return  # a thread the bot is not part of
         event_id = body.get("event_id")
-        if event_id and not await self.repo.claim("slack", str(event_id)):
-            return  # a retried delivery
-        if not await self.repo.claim("slack", f"msg:{msg.channel}:{msg.ts}"):
-            return  # the same message through another event type, or redelivered
+        keys = ([str(event_id)] if event_id else []) + [f"msg:{msg.channel}:{msg.ts}"]
+        if not await self.repo.claim_all("slack", keys):
+            return  # a retried delivery, or the same message through another event type
         if not self._allowed(msg.user):
             await self._tell_private(msg)
         elif msg.kb_add is not None:

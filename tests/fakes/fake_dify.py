@@ -91,10 +91,12 @@ class FakeDify:
         user_input_form: list | None = None,
         indexing_steps: list[str] | None = None,
         upload_limit_mb: float = 15,
+        backlog: int = 128,
     ) -> None:
         """`version` "0.15" or "1.12"; `app_mode` "chat", "agent-chat" or "advanced-chat"; `indexing_steps` are
         the indexing_status values reported by successive indexing-status polls (the last one repeats);
-        `upload_limit_mb` bounds /files/upload and create_by_file (413 file_too_large above it)."""
+        `upload_limit_mb` bounds /files/upload and create_by_file (413 file_too_large above it);
+        `backlog` is the listen queue (raise it when hundreds of clients connect at once, as benchmarks do)."""
         self.wire = Wire(version)
         self.version = version
         self.app_key, self.dataset_key, self.app_mode = app_key, dataset_key, app_mode
@@ -102,6 +104,7 @@ class FakeDify:
         self.user_input_form: list = list(user_input_form or [])
         self.indexing_steps = list(indexing_steps or DEFAULT_INDEXING_STEPS)
         self.upload_limit_mb = upload_limit_mb
+        self.backlog = backlog
         self.opening_statement = "Hi from the chatflow." if app_mode == "advanced-chat" else "Hi, I am the fake app."
         self.account_id, self.tenant_id = str(uuid.uuid4()), str(uuid.uuid4())
 
@@ -131,7 +134,7 @@ class FakeDify:
         app.router.add_route("*", "/{tail:.*}", self._handle)
         self._runner = web.AppRunner(app, access_log=None, handler_cancellation=True, shutdown_timeout=1.0)
         await self._runner.setup()
-        site = web.TCPSite(self._runner, "127.0.0.1", 0)
+        site = web.TCPSite(self._runner, "127.0.0.1", 0, backlog=self.backlog)
         await site.start()
         port = self._runner.addresses[0][1]
         self.root_url = f"http://127.0.0.1:{port}"

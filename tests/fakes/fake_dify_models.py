@@ -105,6 +105,8 @@ class Message:
     files: list[dict] = field(default_factory=list)
     retriever_resources: list[dict] = field(default_factory=list)
     created_at: int = field(default_factory=now)
+    first_delta_at: float | None = None  # time.monotonic() when the first streamed answer delta was written
+    ended_at: float | None = None  # time.monotonic() when the streamed message_end was written
 
 
 @dataclass

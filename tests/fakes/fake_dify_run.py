@@ -8,6 +8,7 @@ after a stop request (27), an `error` event for model failures (32, 83), and opt
 from __future__ import annotations
 
 import asyncio
+import time
 from typing import Any
 
 from aiohttp import web
@@ -182,6 +183,8 @@ class ChatRun:
             if i and not await self._pause(p.token_gap):
                 return await self._end_stopped()
             await self._emit(ev.delta(token))
+            if self.msg.first_delta_at is None:
+                self.msg.first_delta_at = time.monotonic()
             self.msg.answer += token
             self.sent += 1
         if (cut := self._cut()) is not None:
@@ -206,6 +209,7 @@ class ChatRun:
                 await self._emit(obj)
         self._finish_message()
         await self._emit(ev.message_end(ev.metadata(len(self.deltas), p.retriever_resources)))
+        self.msg.ended_at = time.monotonic()
 
     async def _end_stopped(self) -> None:
         """After a stop request Dify closes the answer at once with message_end (recording 27)."""

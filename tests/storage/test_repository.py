@@ -270,3 +270,11 @@ async def test_kb_unfinished_and_per_user_listing(db_url: str) -> None:
         assert [u.file_name for u in mine] == ["d.txt", "b.txt", "a.txt"]
         assert [u.file_name for u in await repo.kb_uploads_for_user("slack", "U1", 2)] == [
             "d.txt", "b.txt"]
+
+
+async def test_claim_all_is_true_only_when_every_key_is_new(repo):
+    assert await repo.claim_all("slack", ["Ev1", "msg:C1:1.0"])
+    assert not await repo.claim_all("slack", ["Ev2", "msg:C1:1.0"]), "same message, another event"
+    assert not await repo.claim("slack", "Ev2"), "the new key was recorded anyway"
+    assert not await repo.claim_all("slack", ["Ev1", "msg:C1:2.0"]), "a retried delivery"
+    assert await repo.claim_all("slack", ["Ev3", "msg:C1:3.0"])
