@@ -59,7 +59,6 @@ UNEXPECTED = "Something went wrong on our side; the details are in the bridge lo
 EMPTY_ANSWER = "_(Dify returned an empty answer.)_"
 THINKING = "_Thinking…_"  # placeholder while the first words of an answer are on their way
 WORKING_STATUS = "is thinking…"  # a platform status line shown after the bot's name
-KB_COMING_SOON = "Adding to the knowledge base from chat is coming soon; for now an admin can run `dify-bridge kb add`."
 TELEGRAM_GROUP_NEW_HINT = (
     "In a group every message that mentions me starts a new conversation; reply to one of my answers to continue it."
 )

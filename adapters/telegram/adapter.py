@@ -28,10 +28,12 @@ from adapters.shared.pacing import FINAL
 from bots import messages
 from bots.config import Settings
 from bots.engine import Engine
+from bots.kb import KnowledgeBase
 from bots.types import Incoming
 from storage import Repository
 from storage.repository import ReplyRecord
 
+from .kb import TelegramKb
 from .render import Part, append_line, render_parts
 from .sink import DraftRefusal, SinkEnv, Target, TelegramReplySink
 from .transport import ALLOWED_UPDATES, poll, webhook_handler
@@ -58,7 +60,8 @@ class TelegramAdapter:
 
     name = "telegram"
 
-    def __init__(self, *, engine: Engine, repo: Repository, settings: Settings) -> None:
+    def __init__(self, *, engine: Engine, repo: Repository, settings: Settings,
+                 kb: KnowledgeBase | None = None) -> None:
         assert settings.telegram_bot_token is not None
         self.engine, self.repo, self.settings = engine, repo, settings
         root = settings.telegram_api_url
@@ -72,7 +75,9 @@ class TelegramAdapter:
         self.writer = TelegramWriter(self.app.bot, settings.telegram_limits, metrics=engine.metrics)
         self.env = SinkEnv(self.writer, DraftRefusal(), settings.telegram_stream_mode, self._remember_answer)
         self.webhook = settings.telegram_webhook_url
-        self.kb_handler: KbHandler = self._kb_coming_soon
+        kb = kb or KnowledgeBase(engine.apps[engine.default_app].client, repo, settings)
+        self.kb = TelegramKb(kb, engine=engine, writer=self.writer, settings=settings, say=self.say)
+        self.kb_handler: KbHandler = self.kb.handle
         self.me: Identity | None = None
         self.ready = asyncio.Event()
         self.received = 0  # updates received (claimed or duplicate), for tests and benchmarks
@@ -83,9 +88,14 @@ class TelegramAdapter:
 
     @classmethod
     def from_settings(cls, bridge: Bridge) -> TelegramAdapter:
-        return cls(engine=bridge.engine, repo=bridge.repo, settings=bridge.settings)
+        return cls(engine=bridge.engine, repo=bridge.repo, settings=bridge.settings, kb=bridge.kb)
 
     # ------------------------------------------------------------------ lifecycle
+
+    @property
+    def is_ready(self) -> bool:
+        """True once updates are accepted (after setWebhook / deleteWebhook and recovery)."""
+        return self.ready.is_set()
 
     def routes(self) -> list[web.RouteDef]:
         if not self.webhook:
@@ -112,6 +122,7 @@ class TelegramAdapter:
         for task in tasks:
             with contextlib.suppress(BaseException):
                 await task
+        await self.kb.stop()
         with contextlib.suppress(Exception):
             await self.app.shutdown()
 
@@ -144,6 +155,7 @@ class TelegramAdapter:
             await bot.delete_webhook()
         log.info("Telegram: connected as @%s (%s)", bot.username, "webhook" if self.webhook else "long polling")
         self.ready.set()
+        self.kb.start()  # finishes knowledge-base uploads a restart interrupted
         if interrupted:
             self.engine.spawn(self.recover(interrupted), name="telegram-recovery")
         if not self.webhook:
@@ -247,10 +259,6 @@ class TelegramAdapter:
             await self.say(msg, messages.NEW_CONVERSATION if had else messages.NO_CONVERSATION)
         else:  # help, start, a lone mention, an unknown command for this bot
             await self.say(msg, messages.help_text("telegram"))
-
-    async def _kb_coming_soon(self, msg: TgMessage) -> None:
-        """`/kb` until the knowledge-base work replaces `kb_handler`."""
-        await self.say(msg, messages.KB_COMING_SOON)
 
     async def say(self, msg: TgMessage, markdown: str) -> None:
         """A short line for the user, where they wrote (a reply in groups)."""

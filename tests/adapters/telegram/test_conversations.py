@@ -155,7 +155,7 @@ async def test_new_in_a_group_explains_and_help_and_kb_answer(webhook):
     await tb.tg.wait_for(lambda f: len(f.final_text(GROUP)) == 3 and f.final_text(PRIVATE))
     assert tb.sent(GROUP)[0].startswith("In a group every message that mentions me")
     assert tb.sent(GROUP)[1].startswith("Dify Bridge connects this chat")
-    assert tb.sent(GROUP)[2].startswith("Adding to the knowledge base from chat is coming soon")
+    assert tb.sent(GROUP)[2] == messages.KB_STATUS_EMPTY
     assert tb.sent(PRIVATE)[0].startswith("Dify Bridge connects this chat")
     assert tb.dify.chat_requests() == [], "commands never reach Dify"
 
