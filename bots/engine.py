@@ -8,9 +8,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 import time
-from collections.abc import AsyncIterator, Coroutine
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -151,13 +152,15 @@ class Engine:
         run = _Run(location=dict(sink.location))
         self.metrics.in_flight.inc()
         try:
-            await sink.start()  # the sign of life goes out before any database work
-            reply_id, mapping, (inputs, missing) = await asyncio.gather(
-                repo.create_reply(platform, incoming.scope, app=app.name, location=dict(sink.location)),
+            # The `replies` row is written in the background, first in this answer's ordered chain
+            # of progress writes; the sign of life and the lookups the Dify request needs run at once.
+            self._persist(run, lambda: self._create_reply(run, incoming, app))
+            _, mapping, (inputs, missing) = await asyncio.gather(
+                sink.start(),
                 repo.get_conversation(platform, incoming.scope, app.name),
                 self._inputs[app.name].resolve(),
             )
-            run.reply_id, run.location = reply_id, dict(sink.location)
+            self._save_location(run, sink)
             if missing:
                 await self._fail(run, sink, platform, messages.inputs_missing(missing))
                 return None
@@ -172,7 +175,7 @@ class Engine:
                 answer = await self._stream(app, incoming, sink, run, None, inputs)
             await sink.finish(answer)
             await self._settle(run)
-            await repo.update_reply(run.reply_id, state="done", location=dict(sink.location))
+            await self._update_reply(run, state="done", location=dict(sink.location))
             self.metrics.answers.labels(platform, "done").inc()
             return answer
         except DifyError as exc:
@@ -211,13 +214,13 @@ class Engine:
             async for event in events:
                 if event.conversation_id and event.conversation_id != conversation_id:
                     conversation_id = event.conversation_id
-                    self._persist(run, self.repo.save_conversation(
-                        incoming.platform, incoming.scope, conversation_id, run.user, app.name
+                    self._persist(run, functools.partial(
+                        self.repo.save_conversation, incoming.platform, incoming.scope, conversation_id, run.user, app.name
                     ))
                 if event.task_id and run.task_id is None:
                     run.task_id = event.task_id
-                    self._persist(run, self.repo.update_reply(
-                        run.reply_id,
+                    self._persist(run, functools.partial(
+                        self._update_reply, run,
                         dify_task_id=event.task_id,
                         dify_message_id=event.message_id,
                         conversation_id=conversation_id,
@@ -262,14 +265,14 @@ class Engine:
     # Writes that only matter after a crash or for the next message run in order in the background,
     # behind the writes the user is waiting for; `_settle` waits for them before the answer ends.
 
-    def _persist(self, run: _Run, write: Coroutine[Any, Any, Any]) -> None:
+    def _persist(self, run: _Run, write: Callable[[], Awaitable[Any]]) -> None:
         previous = run.pending
 
         async def chained() -> None:
             if previous is not None:
                 await asyncio.shield(previous)
             try:
-                await write
+                await write()
             except Exception:
                 log.exception("could not save the answer's progress")
 
@@ -279,12 +282,21 @@ class Engine:
         if run.pending is not None:
             await asyncio.shield(run.pending)
 
+    async def _create_reply(self, run: _Run, incoming: Incoming, app: DifyApp) -> None:
+        run.reply_id = await self.repo.create_reply(
+            incoming.platform, incoming.scope, app=app.name, location=dict(run.location)
+        )
+
+    async def _update_reply(self, run: _Run, **fields: Any) -> None:
+        if run.reply_id is not None:
+            await self.repo.update_reply(run.reply_id, **fields)
+
     def _save_location(self, run: _Run, sink: ReplySink) -> None:
         """Save where the answer is (and the text it shows) whenever the sink reports a change:
         that happens once per platform write, which the pacer already bounds."""
         if sink.location != run.location:
             run.location = dict(sink.location)
-            self._persist(run, self.repo.update_reply(run.reply_id, location=run.location))
+            self._persist(run, functools.partial(self._update_reply, run, location=run.location))
 
     async def _fail(self, run: _Run, sink: ReplySink, platform: str, problem: Problem) -> None:
         if not problem.partial and run.text:
@@ -294,8 +306,7 @@ class Engine:
         except Exception:
             log.exception("could not show the error to the user")
         await self._settle(run)
-        if run.reply_id is not None:
-            await self.repo.update_reply(run.reply_id, state="failed", error=problem.kind, location=dict(sink.location))
+        await self._update_reply(run, state="failed", error=problem.kind, location=dict(sink.location))
         self.metrics.answers.labels(platform, "failed").inc()
 
     async def _interrupt(self, app: DifyApp, run: _Run, sink: ReplySink, platform: str) -> None:
@@ -309,8 +320,7 @@ class Engine:
                 await sink.fail(Problem("interrupted", messages.SHUTTING_DOWN, run.text))
         with contextlib.suppress(Exception):
             await self._settle(run)
-            if run.reply_id is not None:
-                await self.repo.update_reply(run.reply_id, state="interrupted", location=dict(sink.location))
+            await self._update_reply(run, state="interrupted", location=dict(sink.location))
         self.metrics.answers.labels(platform, "interrupted").inc()
 
 

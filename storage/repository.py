@@ -8,15 +8,16 @@ concurrent asyncio tasks. SQLite and PostgreSQL run the same statements; only th
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
-from collections.abc import Callable, Mapping
+from collections.abc import AsyncIterator, Callable, Mapping
 from dataclasses import dataclass, fields
 from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import Table, delete, func, select, text, update
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from storage.db import create_engine, current_revision, migrate
 from storage.models import conversations, kb_uploads, processed_events, replies, utcnow
@@ -108,6 +109,10 @@ class Repository:
         self._clock = clock
         self._insert = _INSERTS[engine.dialect.name]
         self.closed = False
+        # SQLite has one writer at a time; writers that collide wait in SQLite's busy handler,
+        # which sleeps in growing millisecond steps. Queueing this process's writes here instead
+        # hands the write lock over without sleeping (other processes still use the busy timeout).
+        self._write_lock = asyncio.Lock() if engine.dialect.name == "sqlite" else None
 
     @classmethod
     async def open(cls, url: str, *, clock: Callable[[], datetime] = utcnow) -> Repository:
@@ -123,6 +128,17 @@ class Repository:
     @property
     def engine(self) -> AsyncEngine:
         return self._engine
+
+    @contextlib.asynccontextmanager
+    async def _write(self) -> AsyncIterator[AsyncConnection]:
+        """A write transaction (queued in-process on SQLite)."""
+        if self._write_lock is None:
+            async with self._engine.begin() as conn:
+                yield conn
+            return
+        async with self._write_lock:
+            async with self._engine.begin() as conn:
+                yield conn
 
     async def close(self) -> None:
         self.closed = True
@@ -179,14 +195,14 @@ class Repository:
                 "updated_at": stmt.excluded.updated_at,
             },
         )
-        async with self._engine.begin() as conn:
+        async with self._write() as conn:
             await conn.execute(stmt)
 
     async def delete_conversation(self, platform: str, scope: str, app: str = "default") -> bool:
         """Forget the mapping (``/new``); True when there was one."""
         c = conversations.c
         stmt = delete(conversations).where(c.platform == platform, c.scope == scope, c.app == app)
-        async with self._engine.begin() as conn:
+        async with self._write() as conn:
             return (await conn.execute(stmt)).rowcount > 0
 
     # -- dedupe ----------------------------------------------------------------------
@@ -196,7 +212,7 @@ class Repository:
         stmt = self._insert(processed_events).values(
             platform=platform, key=key, created_at=self._clock()
         ).on_conflict_do_nothing(index_elements=["platform", "key"])
-        async with self._engine.begin() as conn:
+        async with self._write() as conn:
             return (await conn.execute(stmt)).rowcount == 1
 
     async def claim_all(self, platform: str, keys: list[str]) -> bool:
@@ -207,7 +223,7 @@ class Repository:
         """
         now = self._clock()
         fresh = True
-        async with self._engine.begin() as conn:
+        async with self._write() as conn:
             for key in keys:
                 stmt = self._insert(processed_events).values(
                     platform=platform, key=key, created_at=now
@@ -219,7 +235,7 @@ class Repository:
         """Delete claims created more than ``older_than`` ago; returns how many."""
         cutoff = self._clock() - older_than
         stmt = delete(processed_events).where(processed_events.c.created_at < cutoff)
-        async with self._engine.begin() as conn:
+        async with self._write() as conn:
             return (await conn.execute(stmt)).rowcount
 
     # -- replies ---------------------------------------------------------------------
@@ -234,7 +250,7 @@ class Repository:
             platform=platform, scope=scope, app=app, state="streaming", location=location or {},
             conversation_id=conversation_id, created_at=now, updated_at=now,
         ).returning(replies.c.id)
-        async with self._engine.begin() as conn:
+        async with self._write() as conn:
             return (await conn.execute(stmt)).scalar_one()
 
     async def update_reply(
@@ -279,7 +295,7 @@ class Repository:
             file_name=file_name, source=source, size=size, state="received",
             location=location or {}, created_at=now, updated_at=now,
         ).returning(kb_uploads.c.id)
-        async with self._engine.begin() as conn:
+        async with self._write() as conn:
             return (await conn.execute(stmt)).scalar_one()
 
     async def update_kb_upload(self, upload_id: int, **changes: Any) -> None:
@@ -330,7 +346,7 @@ class Repository:
         stmt = update(table).where(table.c.id == row_id).values(
             **values, updated_at=self._clock()
         )
-        async with self._engine.begin() as conn:
+        async with self._write() as conn:
             await conn.execute(stmt)
 
     async def count(self, table_name: str) -> int:
