@@ -20,10 +20,10 @@ from typing import Any
 
 from slack_sdk.errors import SlackApiError
 
+from adapters.shared.sink import PacedSink
 from adapters.shared.pacing import FINAL, FIRST, LatestWriter
 from adapters.shared.render import close_open_fence
 from bots import messages
-from bots.types import FinalAnswer, Problem
 
 from .pacing import slack_error
 from .render import final_parts, final_payload, neutralize, split_parts, stable_prefix
@@ -42,7 +42,7 @@ class _Msg:
     done: bool = False  # final content written
 
 
-class SlackReplySink:
+class SlackReplySink(PacedSink):
     """A `ReplySink` for one Slack answer (see module docstring)."""
 
     def __init__(self, env: SinkEnv, target: Target) -> None:
@@ -68,21 +68,6 @@ class SlackReplySink:
 
     async def start(self) -> None:
         self._life = asyncio.create_task(self._sign_of_life(), name="slack-sign-of-life")
-
-    async def update(self, text: str) -> None:
-        self._writer.push(text)
-
-    async def notice(self, text: str) -> None:
-        self._prefix = f"{text}\n\n"
-
-    async def finish(self, answer: FinalAnswer) -> None:
-        await self._finalize(answer.text, None)
-
-    async def fail(self, problem: Problem) -> None:
-        if problem.partial.strip():
-            await self._finalize(problem.partial, messages.stopped_footer(problem.text))
-        else:
-            await self._finalize(problem.text, None)
 
     # ------------------------------------------------------------------ sign of life
 

@@ -23,10 +23,10 @@ from typing import Any
 
 from telegram.error import BadRequest, InvalidToken, TelegramError
 
+from adapters.shared.sink import PacedSink
 from adapters.shared.pacing import FINAL, FIRST, LatestWriter
 from adapters.shared.render import with_footer
 from bots import messages
-from bots.types import FinalAnswer, Problem
 
 from .render import Part, render_parts
 from .writer import TelegramWriter
@@ -81,7 +81,7 @@ class _Msg:
     shown: Part
 
 
-class TelegramReplySink:
+class TelegramReplySink(PacedSink):
     """A `ReplySink` for one Telegram answer (see module docstring)."""
 
     def __init__(self, env: SinkEnv, target: Target) -> None:
@@ -108,21 +108,6 @@ class TelegramReplySink:
 
     async def start(self) -> None:
         self._typing = asyncio.create_task(self._keep_typing(), name="telegram-typing")
-
-    async def update(self, text: str) -> None:
-        self._writer.push(text)
-
-    async def notice(self, text: str) -> None:
-        self._prefix = f"{text}\n\n"
-
-    async def finish(self, answer: FinalAnswer) -> None:
-        await self._finalize(answer.text, None)
-
-    async def fail(self, problem: Problem) -> None:
-        if problem.partial.strip():
-            await self._finalize(problem.partial, messages.stopped_footer(problem.text))
-        else:
-            await self._finalize(problem.text, None)
 
     # ------------------------------------------------------------------ typing
 
