@@ -154,7 +154,7 @@ async def _telegram_upload(size: int) -> dict[str, Any]:
         uploads = "/document/create_by_file"
         try:
             await _first(dify.wait_for(lambda f: any(r.path.endswith(uploads) for r in f.requests), 60),
-                         tg.wait_for(lambda f: bool(f.final_text(KB_USER)), 60))
+                         tg.wait_for(lambda f: any("❌" in t for t in f.final_text(KB_USER)), 60))
             if not any(r.path.endswith(uploads) for r in dify.requests):
                 return {"error": "the bridge did not upload the file", "bot_said": tg.final_text(KB_USER),
                         "ack_status": answer.ack_status}
