@@ -15,14 +15,12 @@ restart left unfinished, finishing their status messages; new uploads wait until
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import re
 from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import dataclass
 from typing import Any
 
-import aiohttp
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bots import messages
@@ -30,7 +28,8 @@ from bots.config import Settings
 from bots.dify import DifyError
 from bots.engine import Engine
 from bots.kb import KbRefused, KnowledgeBase, config_problem, format_documents, format_uploads, reason_for
-from storage import KbUploadRecord
+
+from adapters.shared.kb_host import KbHost
 
 from .kb_files import SlackFiles, SlackHosts
 from .kb_status import Fallback, SlackKbStatus, slack_text
@@ -40,7 +39,6 @@ from .pacing import SlackWriter
 log = logging.getLogger("adapters.slack.kb")
 
 ACK_BUDGET = 2.0  # seconds `/kb list` may take before it acks and answers through response_url
-READY_WAIT = 10.0  # seconds a new upload waits for the restart's unfinished uploads to be listed
 
 KB_HELP = (
     "*Knowledge base*\n"
@@ -82,61 +80,30 @@ def _sentence(fragment: str) -> str:
     return (fragment[:1].upper() + fragment[1:]).rstrip(".") + "." if fragment else fragment
 
 
-class SlackKb:
+class SlackKb(KbHost):
+    platform = "slack"
+
     """The Slack side of the knowledge base (see module docstring)."""
 
     def __init__(self, kb: KnowledgeBase, *, engine: Engine, writer: SlackWriter, client: AsyncWebClient,
                  settings: Settings, allowed: Callable[[str], bool], say: Say) -> None:
         assert settings.slack_bot_token is not None
-        self.kb, self.engine, self.writer, self.settings = kb, engine, writer, settings
+        super().__init__(kb, engine)
+        self.writer, self.settings = writer, settings
         self.allowed, self.say = allowed, say
         self.files = SlackFiles(settings.slack_bot_token.get_secret_value(), SlackHosts(settings.slack_api_url),
                                 client, self.session)
-        self.resumed: asyncio.Task[list[KbUploadRecord]] | None = None
-        self._session: aiohttp.ClientSession | None = None
-        self._listed = asyncio.Event()
-        self._statuses: set[SlackKbStatus] = set()
 
     # ------------------------------------------------------------------ lifecycle
 
-    def start(self) -> None:
-        """Resume the uploads a restart left unfinished (an engine-owned task)."""
-        self.resumed = self.engine.spawn(self.kb.resume_unfinished("slack", self._restore), name="slack-kb-resume")
-        self.resumed.add_done_callback(lambda _task: self._listed.set())
-
-    async def stop(self) -> None:
-        for status in list(self._statuses):
-            await status.close()
-        if self._session is not None:
-            session, self._session = self._session, None
-            await session.close()
-
-    def session(self) -> aiohttp.ClientSession:
-        """The HTTP session for file downloads (its own timeouts, see kb_files)."""
-        if self._session is None or self._session.closed:
-            self._session = aiohttp.ClientSession()
-        return self._session
-
-    def _restore(self, record: KbUploadRecord) -> SlackKbStatus | None:
-        self._listed.set()  # resume_unfinished has listed its uploads: new ones may start
-        location = dict(record.location or {})
+    def _restore(self, location: dict[str, Any]) -> SlackKbStatus | None:
         if location.get("private") or not location.get("channel"):
             return None
-        return self._track(SlackKbStatus(self.writer, location, on_close=self._statuses.discard))
+        return SlackKbStatus(self.writer, location, on_close=self._statuses.discard)
 
     def _status(self, o: _Origin) -> SlackKbStatus:
         return self._track(SlackKbStatus.new(self.writer, o.team, o.channel, o.thread, fallback=o.fallback,
                                              on_close=self._statuses.discard))
-
-    def _track(self, status: SlackKbStatus) -> SlackKbStatus:
-        self._statuses.add(status)  # closed at stop() if its upload was cancelled half-way
-        return status
-
-    async def _ready(self) -> None:
-        if not self._listed.is_set():
-            with contextlib.suppress(TimeoutError):
-                async with asyncio.timeout(READY_WAIT):
-                    await self._listed.wait()
 
     def _spawn(self, coro: Coroutine[Any, Any, Any], name: str) -> None:
         self.engine.spawn(coro, name=name)

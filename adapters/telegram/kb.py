@@ -17,7 +17,6 @@ replies to the user's message. `start()` resumes the uploads a restart left unfi
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import re
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -33,16 +32,16 @@ from bots.config import Settings
 from bots.dify import DifyError
 from bots.engine import Engine
 from bots.kb import FileSource, KbRefused, KnowledgeBase, config_problem, format_documents, format_uploads, reason_for
-from storage import KbUploadRecord
 
 from .kb_status import TelegramKbStatus
 from .updates import TgMessage, root_scope
+from adapters.shared.kb_host import KbHost
+
 from .writer import TelegramWriter
 
 log = logging.getLogger("adapters.telegram.kb")
 
 CHUNK = 64 * 1024
-READY_WAIT = 10.0  # seconds a new upload waits for the restart's unfinished uploads to be listed
 # The cloud Bot API's getFile limit: tdlib's MAX_DOWNLOAD_FILE_SIZE (20 << 20; PTB's constant says 20e6).
 BOT_API_DOWNLOAD_LIMIT = 20 << 20
 DOWNLOAD_TIMEOUT = aiohttp.ClientTimeout(total=300, sock_connect=10, sock_read=30)
@@ -118,61 +117,27 @@ async def _read_local(path: Path) -> AsyncIterator[bytes]:
         await asyncio.to_thread(fh.close)
 
 
-class TelegramKb:
+class TelegramKb(KbHost):
+    platform = "telegram"
+
     """The Telegram side of the knowledge base (see module docstring)."""
 
     def __init__(self, kb: KnowledgeBase, *, engine: Engine, writer: TelegramWriter, settings: Settings,
                  say: Say) -> None:
-        self.kb, self.engine, self.writer, self.settings, self.say = kb, engine, writer, settings, say
+        super().__init__(kb, engine)
+        self.writer, self.settings, self.say = writer, settings, say
         self.files = TelegramFiles(writer.bot, settings, self.session)
-        self.resumed: asyncio.Task[list[KbUploadRecord]] | None = None
-        self._session: aiohttp.ClientSession | None = None
-        self._listed = asyncio.Event()
-        self._statuses: set[TelegramKbStatus] = set()
 
     # ------------------------------------------------------------------ lifecycle
 
-    def start(self) -> None:
-        """Resume the uploads a restart left unfinished (an engine-owned task); once per run."""
-        if self.resumed is not None:
-            return
-        self.resumed = self.engine.spawn(self.kb.resume_unfinished("telegram", self._restore),
-                                         name="telegram-kb-resume")
-        self.resumed.add_done_callback(lambda _task: self._listed.set())
-
-    async def stop(self) -> None:
-        for status in list(self._statuses):
-            await status.close()
-        if self._session is not None:
-            session, self._session = self._session, None
-            await session.close()
-
-    def session(self) -> aiohttp.ClientSession:
-        """The HTTP session for file downloads (its own timeouts, see DOWNLOAD_TIMEOUT)."""
-        if self._session is None or self._session.closed:
-            self._session = aiohttp.ClientSession()
-        return self._session
-
-    def _restore(self, record: KbUploadRecord) -> TelegramKbStatus | None:
-        self._listed.set()  # resume_unfinished has listed its uploads: new ones may start
-        location = dict(record.location or {})
+    def _restore(self, location: dict[str, Any]) -> TelegramKbStatus | None:
         if location.get("chat_id") is None:
             return None
-        return self._track(TelegramKbStatus(self.writer, location, on_close=self._statuses.discard))
+        return TelegramKbStatus(self.writer, location, on_close=self._statuses.discard)
 
     def _status(self, msg: TgMessage) -> TelegramKbStatus:
         return self._track(TelegramKbStatus.new(self.writer, msg.chat_id, msg.thread_id, msg.message_id,
                                                 on_close=self._statuses.discard))
-
-    def _track(self, status: TelegramKbStatus) -> TelegramKbStatus:
-        self._statuses.add(status)  # closed at stop() if its upload was cancelled half-way
-        return status
-
-    async def _ready(self) -> None:
-        if not self._listed.is_set():
-            with contextlib.suppress(TimeoutError):
-                async with asyncio.timeout(READY_WAIT):
-                    await self._listed.wait()
 
     # ------------------------------------------------------------------ entry point
 
