@@ -19,7 +19,7 @@ import collections
 import heapq
 import itertools
 import time
-from collections.abc import Awaitable, Callable, Hashable, Sequence
+from collections.abc import Awaitable, Callable, Hashable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -30,6 +30,20 @@ FINAL, FIRST, UPDATE = 0, 1, 2
 class Rate:
     limit: int
     per: float
+
+
+def parse_rate(setting: str, name: str, value: Any) -> Rate:
+    """One budget from a `*_LIMITS` setting: `[limit, seconds]` or `{"limit": n, "per": s}`."""
+    if isinstance(value, Mapping):
+        limit, per = value.get("limit"), value.get("per")
+    elif isinstance(value, (list, tuple)) and len(value) == 2:
+        limit, per = value
+    else:
+        raise ValueError(f"{setting}[{name!r}] must be [limit, seconds] or {{'limit': n, 'per': s}}")
+    rate = Rate(int(limit), float(per))  # type: ignore[arg-type]
+    if rate.limit < 1 or rate.per <= 0:
+        raise ValueError(f"{setting}[{name!r}] needs limit >= 1 and seconds > 0")
+    return rate
 
 
 class Window:

@@ -31,7 +31,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 from slack_sdk.web.async_slack_response import AsyncSlackResponse
 
 from bots.metrics import Metrics
-from adapters.shared.pacing import FINAL, Pacer, Rate
+from adapters.shared.pacing import parse_rate, FINAL, Pacer, Rate
 
 log = logging.getLogger("adapters.slack.pacing")
 
@@ -66,15 +66,7 @@ def parse_limits(overrides: Mapping[str, Any]) -> Limits:
         if name in knobs:
             knobs[name] = float(value)
             continue
-        if isinstance(value, Mapping):
-            limit, per = value.get("limit"), value.get("per")
-        elif isinstance(value, (list, tuple)) and len(value) == 2:
-            limit, per = value
-        else:
-            raise ValueError(f"SLACK_LIMITS[{name!r}] must be [limit, seconds] or {{'limit': n, 'per': s}}")
-        rates[name] = Rate(int(limit), float(per))  # type: ignore[arg-type]
-        if rates[name].limit < 1 or rates[name].per <= 0:
-            raise ValueError(f"SLACK_LIMITS[{name!r}] needs limit >= 1 and seconds > 0")
+        rates[name] = parse_rate("SLACK_LIMITS", name, value)
     return Limits(rates, knobs["answer_interval"], knobs["margin"])
 
 

@@ -35,7 +35,7 @@ from telegram.error import BadRequest, NetworkError, RetryAfter
 
 from bots.metrics import Metrics
 
-from adapters.shared.pacing import FINAL, UPDATE, Pacer, Rate
+from adapters.shared.pacing import parse_rate, FINAL, UPDATE, Pacer, Rate
 
 from .render import Part
 
@@ -65,15 +65,7 @@ def parse_limits(overrides: Mapping[str, Any]) -> tuple[dict[str, Rate], dict[st
             continue
         if name not in DEFAULT_RATES:
             raise ValueError(f"TELEGRAM_LIMITS[{name!r}] is unknown; use one of {sorted([*rates, *options])}")
-        if isinstance(value, Mapping):
-            limit, per = value.get("limit"), value.get("per")
-        elif isinstance(value, (list, tuple)) and len(value) == 2:
-            limit, per = value
-        else:
-            raise ValueError(f"TELEGRAM_LIMITS[{name!r}] must be [limit, seconds] or {{'limit': n, 'per': s}}")
-        rates[name] = Rate(int(limit), float(per))  # type: ignore[arg-type]
-        if rates[name].limit < 1 or rates[name].per <= 0:
-            raise ValueError(f"TELEGRAM_LIMITS[{name!r}] needs limit >= 1 and seconds > 0")
+        rates[name] = parse_rate("TELEGRAM_LIMITS", name, value)
     return rates, options
 
 
