@@ -16,11 +16,7 @@ from typing import Any
 import pytest
 from aiohttp import web
 
-from bots.app import Bridge, build_adapters
-from bots.config import load_settings
-from bots.dify import DifyClient
-from bots.kb import KnowledgeBase
-from bots.server import Server
+from tests.helpers.kb_bridge import start_fast_kb_bridge
 from tests.adapters.slack.conftest import FAST_LIMITS, SECRET, SlackBridge, limits_env
 from tests.fakes.fake_dify import FakeDify
 from tests.fakes.fake_slack import FakeSlack, Msg
@@ -35,16 +31,7 @@ class KbBridge(SlackBridge):
     tmp_dir: Path | None = None
 
     async def start(self) -> None:
-        settings = load_settings(self.env, env_file=None)
-        dify = DifyClient(self.dify.url, self.dify.app_key, dataset_api_key=self.dify.dataset_key,
-                          backoff=0.01, max_attempts=2)
-        bridge = await Bridge.create(settings, dify=dify, with_adapters=False)
-        bridge.kb = KnowledgeBase(dify, bridge.repo, settings, tmp_dir=self.tmp_dir,
-                                  poll_initial=0.005, poll_max=0.02)
-        bridge.adapters = build_adapters(bridge)
-        self.bridge = bridge
-        self.server = Server(bridge, "127.0.0.1", 0)
-        await self.server.start()
+        self.bridge, self.server = await start_fast_kb_bridge(self.env, self.dify, self.tmp_dir)
         self.url = f"http://127.0.0.1:{self.server.bound_port}"
 
     async def shortcut(self, message: dict[str, Any], *, channel_id: str = "C1", user_id: str = "U1",

@@ -16,11 +16,7 @@ from typing import Any
 
 import pytest
 
-from bots.app import Bridge, build_adapters
-from bots.config import load_settings
-from bots.dify import DifyClient
-from bots.kb import KnowledgeBase
-from bots.server import Server
+from tests.helpers.kb_bridge import start_fast_kb_bridge
 from tests.adapters.telegram.conftest import FAST_FLOOD, FAST_LIMITS, SECRET, TgBridge, free_port
 from tests.fakes.fake_dify import FakeDify
 from tests.fakes.fake_telegram import FakeTelegram, SentMessage
@@ -34,16 +30,7 @@ class KbTgBridge(TgBridge):
     tmp_dir: Path | None = None
 
     async def start(self) -> None:
-        settings = load_settings(self.env, env_file=None)
-        dify = DifyClient(self.dify.url, self.dify.app_key, dataset_api_key=self.dify.dataset_key,
-                          backoff=0.01, max_attempts=2)
-        bridge = await Bridge.create(settings, dify=dify, with_adapters=False)
-        bridge.kb = KnowledgeBase(dify, bridge.repo, settings, tmp_dir=self.tmp_dir,
-                                  poll_initial=0.005, poll_max=0.02)
-        bridge.adapters = build_adapters(bridge)
-        self.bridge = bridge
-        self.server = Server(bridge, "127.0.0.1", self.port)
-        await self.server.start()
+        self.bridge, self.server = await start_fast_kb_bridge(self.env, self.dify, self.tmp_dir, self.port)
         self.port = self.server.bound_port
 
     def statuses(self, chat_id: int) -> list[SentMessage]:
